@@ -140,3 +140,25 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// Snapshot is a validated config with its clients indexed by ID, replaced
+// whole on each reload so that a request sees one consistent version.
+type Snapshot struct {
+	Config *Config
+	byID   map[string]*Client
+}
+
+// NewSnapshot indexes a validated config.
+func NewSnapshot(c *Config) *Snapshot {
+	s := &Snapshot{Config: c, byID: make(map[string]*Client, len(c.Clients))}
+	for i := range c.Clients {
+		s.byID[c.Clients[i].ClientID] = &c.Clients[i]
+	}
+	return s
+}
+
+// Client returns the client with the given ID.
+func (s *Snapshot) Client(clientID string) (*Client, bool) {
+	c, ok := s.byID[clientID]
+	return c, ok
+}
