@@ -57,11 +57,21 @@ var (
 // Loader reads folders of manifests. Build it once: loading the CRD
 // schemas compiles their CEL rules.
 type Loader struct {
-	schemas map[schema.GroupVersionKind]*crdschema.Schema
+	schemas          map[schema.GroupVersionKind]*crdschema.Schema
+	defaultIssuerURL string
+}
+
+// Option configures a Loader.
+type Option func(*Loader)
+
+// WithDefaultIssuerURL sets the issuerURL of a DeviceAuthServer manifest
+// that has none, before validation.
+func WithDefaultIssuerURL(url string) Option {
+	return func(l *Loader) { l.defaultIssuerURL = url }
 }
 
 // NewLoader compiles the embedded CRD schemas.
-func NewLoader() (*Loader, error) {
+func NewLoader(opts ...Option) (*Loader, error) {
 	schemas, err := crdschema.Load(crd.Bases, "bases/*.yaml")
 	if err != nil {
 		return nil, err
@@ -71,7 +81,11 @@ func NewLoader() (*Loader, error) {
 			return nil, fmt.Errorf("embedded CRDs have no schema for %s", gvk)
 		}
 	}
-	return &Loader{schemas: schemas}, nil
+	l := &Loader{schemas: schemas}
+	for _, opt := range opts {
+		opt(l)
+	}
+	return l, nil
 }
 
 // LoadDir reads every .yaml, .yml and .json file directly in dir, as
@@ -162,6 +176,14 @@ func (l *Loader) addObject(ctx context.Context, obj map[string]any, bundle *Bund
 		u.SetNamespace(DefaultNamespace)
 	}
 	id := fmt.Sprintf("%s %s/%s", gvk.Kind, u.GetNamespace(), u.GetName())
+
+	if gvk == serverGVK && l.defaultIssuerURL != "" {
+		if _, found, _ := unstructured.NestedString(obj, "spec", "issuerURL"); !found {
+			if err := unstructured.SetNestedField(obj, l.defaultIssuerURL, "spec", "issuerURL"); err != nil {
+				return nil, fmt.Errorf("%s: %w", id, err)
+			}
+		}
+	}
 
 	switch gvk {
 	case serverGVK, clientGVK:

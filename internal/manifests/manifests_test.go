@@ -150,3 +150,33 @@ func TestLoadDirRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadDirDefaultIssuerURL(t *testing.T) {
+	withoutIssuer := strings.Replace(serverYAML, "  issuerURL: %s\n", "", 1)
+	dir := writeDir(t, map[string]string{"s.yaml": withoutIssuer})
+
+	l, err := NewLoader(WithDefaultIssuerURL("http://127.0.0.1:9000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := l.LoadDir(context.Background(), dir)
+	if err != nil {
+		t.Fatalf("LoadDir: %v", err)
+	}
+	if got := b.Server.Spec.IssuerURL; got != "http://127.0.0.1:9000" {
+		t.Errorf("issuerURL = %q, want the default http://127.0.0.1:9000", got)
+	}
+
+	withIssuer := writeDir(t, map[string]string{"s.yaml": strings.Replace(serverYAML, "%s", "https://login.example.com", 1)})
+	b, err = l.LoadDir(context.Background(), withIssuer)
+	if err != nil {
+		t.Fatalf("LoadDir: %v", err)
+	}
+	if got := b.Server.Spec.IssuerURL; got != "https://login.example.com" {
+		t.Errorf("issuerURL = %q, want the manifest's https://login.example.com", got)
+	}
+
+	if _, err := newLoader(t).LoadDir(context.Background(), dir); err == nil || !strings.Contains(err.Error(), "issuerURL") {
+		t.Errorf("LoadDir without a default issuer: error = %v, want one naming issuerURL", err)
+	}
+}
