@@ -28,5 +28,6 @@ const (
 	ReasonConfigTooLarge      = "ConfigTooLarge"
 	ReasonDeploymentPending   = "DeploymentPending"
 	ReasonUsersSecretNotFound = "UsersSecretNotFound"
+	ReasonInvalidUsersSecret  = "InvalidUsersSecret"
 	ReasonReconcileFailed     = "ReconcileFailed"
 )

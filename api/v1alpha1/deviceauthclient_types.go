@@ -63,7 +63,7 @@ type DeviceAuthClientSpec struct {
 	// Confidential (authenticates with a secret at the token endpoint).
 	// +optional
 	// +kubebuilder:default=Public
-	ClientType ClientType `json:"clientType"`
+	ClientType ClientType `json:"clientType,omitempty"`
 
 	// secretName is, for a Confidential client, a Secret in the client's
 	// namespace whose key "clientSecret" holds the client secret. The

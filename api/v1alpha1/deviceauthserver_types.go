@@ -28,7 +28,7 @@ const (
 )
 
 // DeviceAuthServerSpec is the desired state of a device-flow server.
-// +kubebuilder:validation:XValidation:rule="self.storage.type != 'Memory' || self.replicas <= 1",message="storage.type Memory keeps authorizations in one process: set replicas to 0 or 1"
+// +kubebuilder:validation:XValidation:rule="self.storage.type != 'Memory' || !has(self.replicas) || self.replicas <= 1",message="storage.type Memory keeps authorizations in one process: set replicas to 0 or 1"
 type DeviceAuthServerSpec struct {
 	// issuerURL is the public base URL of the server, as CLIs and browsers
 	// reach it, such as https://login.example.com. Every endpoint URL is
@@ -39,18 +39,18 @@ type DeviceAuthServerSpec struct {
 	// +kubebuilder:validation:MinLength=8
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="isURL(self)",message="issuerURL must be an absolute URL such as https://login.example.com"
-	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && (url(self).getHostname() == 'localhost' || url(self).getHostname() == '::1' || url(self).getHostname().startsWith('127.')))",message="issuerURL must use https; http is allowed only on loopback addresses such as http://127.0.0.1:8080"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getScheme() == 'https' || self.matches('^http://(localhost|127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}|[[]::1[]])(:[0-9]{1,5})?(/|$)')",message="issuerURL must use https; http is allowed only on loopback addresses such as http://127.0.0.1:8080"
 	// +kubebuilder:validation:XValidation:rule="!self.endsWith('/')",message="issuerURL must not end with a slash: remove the trailing /"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#')",message="issuerURL must not contain a query (?) or fragment (#)"
 	IssuerURL string `json:"issuerURL"`
 
-	// replicas is the number of server pods. With storage.type Memory it is
-	// at most 1.
+	// replicas is the number of server pods, 1 when unset. With
+	// storage.type Memory it is at most 1.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=100
-	Replicas int32 `json:"replicas"`
+	Replicas *int32 `json:"replicas,omitempty"`
 
 	// image is the server container image. When unset, the operator's own
 	// image is used, so upgrading the operator upgrades its servers.
@@ -106,7 +106,7 @@ type DeviceAuthServerSpec struct {
 	// All.
 	// +optional
 	// +kubebuilder:default=Same
-	AllowedClientNamespaces AllowedClientNamespaces `json:"allowedClientNamespaces"`
+	AllowedClientNamespaces AllowedClientNamespaces `json:"allowedClientNamespaces,omitempty"`
 
 	// defaults are the polling and user-code settings of clients that leave
 	// them unset. A field unset here too takes the built-in default.
@@ -125,7 +125,7 @@ type StorageSpec struct {
 	// the one server process and loses them on restart.
 	// +optional
 	// +kubebuilder:default=Memory
-	Type StorageType `json:"type"`
+	Type StorageType `json:"type,omitempty"`
 }
 
 // UserAuthenticationSpec says how people sign in on the verification page.
@@ -167,7 +167,7 @@ type TokenSpec struct {
 	// +kubebuilder:default=3600
 	// +kubebuilder:validation:Minimum=60
 	// +kubebuilder:validation:Maximum=86400
-	AccessTokenLifetimeSeconds int32 `json:"accessTokenLifetimeSeconds"`
+	AccessTokenLifetimeSeconds int32 `json:"accessTokenLifetimeSeconds,omitempty"`
 }
 
 // DeviceAuthServerStatus is the observed state of a device-flow server.
@@ -184,7 +184,8 @@ type DeviceAuthServerStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// replicas is the number of available server pods.
+	// availableReplicas is the number of available server pods, as the
+	// Deployment reports it.
 	// +optional
 	AvailableReplicas int32 `json:"availableReplicas,omitempty"`
 

@@ -236,4 +236,3 @@ func mergeStringData(secret *corev1.Secret) {
 func fromMap(obj map[string]any, into runtime.Object) error {
 	return runtime.DefaultUnstructuredConverter.FromUnstructuredWithValidation(obj, into, true)
 }
-

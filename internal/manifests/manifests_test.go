@@ -75,8 +75,8 @@ func TestLoadDirAppliesSchemaDefaults(t *testing.T) {
 	if b.Server.Namespace != DefaultNamespace {
 		t.Errorf("server namespace = %q, want %q", b.Server.Namespace, DefaultNamespace)
 	}
-	if b.Server.Spec.Replicas != 1 {
-		t.Errorf("replicas = %d, want the schema default 1", b.Server.Spec.Replicas)
+	if r := b.Server.Spec.Replicas; r == nil || *r != 1 {
+		t.Errorf("replicas = %v, want the schema default 1", r)
 	}
 	if b.Server.Spec.Storage.Type != v1alpha1.StorageTypeMemory {
 		t.Errorf("storage.type = %q, want the schema default Memory", b.Server.Spec.Storage.Type)
