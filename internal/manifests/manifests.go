@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -146,9 +147,15 @@ func (l *Loader) loadFile(ctx context.Context, path string, bundle *Bundle) ([]v
 		if err != nil {
 			return nil, fmt.Errorf("%s: reading document %d: %w", path, index+1, err)
 		}
-		var obj map[string]any
-		if err := yaml.Unmarshal(doc, &obj); err != nil {
+		// Decode as the kube-apiserver does: integers as int64, not float64,
+		// so that the schema's integer fields validate.
+		docJSON, err := yaml.YAMLToJSON(doc)
+		if err != nil {
 			return nil, fmt.Errorf("%s: document %d is not valid YAML: %w", path, index+1, err)
+		}
+		var obj map[string]any
+		if err := utiljson.Unmarshal(docJSON, &obj); err != nil {
+			return nil, fmt.Errorf("%s: document %d is not a JSON object: %w", path, index+1, err)
 		}
 		if len(obj) == 0 {
 			continue

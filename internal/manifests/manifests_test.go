@@ -28,6 +28,9 @@ metadata:
 spec:
   serverRef:
     name: login
+  polling:
+    intervalSeconds: 2
+    expiresInSeconds: 60
 ---
 apiVersion: v1
 kind: Secret
@@ -85,7 +88,11 @@ func TestLoadDirAppliesSchemaDefaults(t *testing.T) {
 		t.Errorf("accessTokenLifetimeSeconds = %d, want the schema default 3600", b.Server.Spec.Tokens.AccessTokenLifetimeSeconds)
 	}
 	if len(b.Clients) != 1 || b.Clients[0].Spec.ClientType != v1alpha1.ClientTypePublic {
-		t.Errorf("clients = %+v, want one Public client", b.Clients)
+		t.Fatalf("clients = %+v, want one Public client", b.Clients)
+	}
+	if p := b.Clients[0].Spec.Polling; p.IntervalSeconds == nil || *p.IntervalSeconds != 2 ||
+		p.ExpiresInSeconds == nil || *p.ExpiresInSeconds != 60 {
+		t.Errorf("polling = %+v, want intervalSeconds 2 and expiresInSeconds 60", p)
 	}
 	users := b.Secret(DefaultNamespace, "users")
 	if users == nil || string(users.Data["htpasswd"]) != "dev:$2y$05$abc" {
