@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -155,4 +156,40 @@ func prune(v any) any {
 	default:
 		return v
 	}
+}
+
+// createSecretOnce creates a Secret that owner owns, unless one of that name
+// exists. It never updates an existing Secret: generated keys and client
+// secrets stay as first written. newSecret runs only when the Secret is
+// missing, so nothing is generated for nothing.
+func createSecretOnce(
+	ctx context.Context,
+	c client.Client,
+	scheme *runtime.Scheme,
+	owner client.Object,
+	key types.NamespacedName,
+	newSecret func() (*corev1.Secret, error),
+) (created bool, err error) {
+	err = c.Get(ctx, key, &corev1.Secret{})
+	if err == nil || !apierrors.IsNotFound(err) {
+		return false, err
+	}
+
+	secret, err := newSecret()
+	if err != nil {
+		return false, err
+	}
+	if err := controllerutil.SetControllerReference(owner, secret, scheme); err != nil {
+		return false, err
+	}
+	// The cache may lag behind a Secret created by an earlier reconcile.
+	// Create then fails with AlreadyExists and the Secret stays as it is.
+	err = c.Create(ctx, secret, client.FieldOwner(FieldOwner))
+	if apierrors.IsAlreadyExists(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("creating Secret %s: %w", key, err)
+	}
+	return true, nil
 }

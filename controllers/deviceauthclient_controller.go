@@ -16,7 +16,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -81,26 +80,13 @@ func (r *DeviceAuthClientReconciler) ensureGeneratedSecret(ctx context.Context, 
 		return nil
 	}
 	key := types.NamespacedName{Namespace: c.Namespace, Name: render.GeneratedClientSecretName(c)}
-	err := r.Client.Get(ctx, key, &corev1.Secret{})
-	if err == nil || !apierrors.IsNotFound(err) {
-		return err
+	created, err := createSecretOnce(ctx, r.Client, r.Scheme, c, key, func() (*corev1.Secret, error) {
+		return render.GeneratedClientSecret(c, render.GenerateClientSecret()), nil
+	})
+	if created {
+		ctrl.LoggerFrom(ctx).Info("Generated client secret", "secret", key)
 	}
-
-	secret := render.GeneratedClientSecret(c, render.GenerateClientSecret())
-	if err := controllerutil.SetControllerReference(c, secret, r.Scheme); err != nil {
-		return err
-	}
-	// The cache may lag behind a Secret created by an earlier reconcile.
-	// Create then fails with AlreadyExists and the Secret stays as it is.
-	err = r.Client.Create(ctx, secret, client.FieldOwner(FieldOwner))
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("creating Secret %s: %w", key, err)
-	}
-	ctrl.LoggerFrom(ctx).Info("Generated client secret", "secret", key)
-	return nil
+	return err
 }
 
 // resolve returns the client's verdict and its server, nil when the server

@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/deviceauth/deviceauth-operator/api/v1alpha1"
 	"github.com/deviceauth/deviceauth-operator/internal/config"
@@ -130,30 +129,17 @@ func (r *DeviceAuthServerReconciler) reconcileConfig(
 // updates it: new keys would invalidate every issued token and session.
 func (r *DeviceAuthServerReconciler) ensureKeys(ctx context.Context, server *v1alpha1.DeviceAuthServer) error {
 	key := types.NamespacedName{Namespace: server.Namespace, Name: render.KeysSecretName(server)}
-	err := r.Client.Get(ctx, key, &corev1.Secret{})
-	if err == nil || !apierrors.IsNotFound(err) {
-		return err
+	created, err := createSecretOnce(ctx, r.Client, r.Scheme, server, key, func() (*corev1.Secret, error) {
+		set, err := keys.Generate()
+		if err != nil {
+			return nil, fmt.Errorf("generating keys for DeviceAuthServer %s/%s: %w", server.Namespace, server.Name, err)
+		}
+		return render.KeysSecret(server, set.SecretData()), nil
+	})
+	if created {
+		ctrl.LoggerFrom(ctx).Info("Generated server keys", "secret", key)
 	}
-
-	set, err := keys.Generate()
-	if err != nil {
-		return fmt.Errorf("generating keys for DeviceAuthServer %s/%s: %w", server.Namespace, server.Name, err)
-	}
-	secret := render.KeysSecret(server, set.SecretData())
-	if err := controllerutil.SetControllerReference(server, secret, r.Scheme); err != nil {
-		return err
-	}
-	// The cache may not have seen a Secret created by an earlier reconcile
-	// yet. Create then fails with AlreadyExists and the Secret stays as it is.
-	err = r.Client.Create(ctx, secret, client.FieldOwner(FieldOwner))
-	if apierrors.IsAlreadyExists(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("creating Secret %s: %w", key, err)
-	}
-	ctrl.LoggerFrom(ctx).Info("Generated server keys", "secret", key)
-	return nil
+	return err
 }
 
 // checkUsersSecret returns a reason and message when the htpasswd Secret is

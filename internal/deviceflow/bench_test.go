@@ -38,7 +38,7 @@ func BenchmarkTokenPoll(b *testing.B) {
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		e.clock.Advance(step)
+		e.clock.Step(step)
 		r := httptest.NewRequest(http.MethodPost, deviceflow.TokenPath, strings.NewReader(bodies[i%benchCodes]))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		rec := httptest.NewRecorder()

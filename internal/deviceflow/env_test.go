@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	clocktesting "k8s.io/utils/clock/testing"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/deviceauth/deviceauth-operator/internal/config"
 	"github.com/deviceauth/deviceauth-operator/internal/deviceflow"
 	"github.com/deviceauth/deviceauth-operator/internal/keys"
+	"github.com/deviceauth/deviceauth-operator/internal/logtest"
 	"github.com/deviceauth/deviceauth-operator/internal/store"
 	"github.com/deviceauth/deviceauth-operator/internal/usercode"
 )
@@ -92,52 +93,16 @@ func testConfig(issuer string) *config.Config {
 	}
 }
 
-// clock is a frozen clock that moves only when a test moves it.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// logBuffer collects log lines for checks that nothing secret is logged.
-type logBuffer struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (b *logBuffer) write(prefix, args string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.lines = append(b.lines, prefix+" "+args)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n")
-}
-
 // env is a handler on a real Memory store with a frozen clock, a config
 // that tests may swap, and captured logs and metrics.
 type env struct {
 	t        testing.TB
-	clock    *clock
+	clock    *clocktesting.FakeClock
 	memory   *store.Memory
 	snap     atomic.Pointer[config.Snapshot]
 	keys     *keys.Set
 	registry *prometheus.Registry
-	logs     *logBuffer
+	logs     *logtest.Recorder
 	mux      *http.ServeMux
 	prefix   string
 }
@@ -181,14 +146,15 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frozen := &clock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	frozen := clocktesting.NewFakeClock(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC))
+	logs, logger := logtest.New(o.logVerbosity)
 	e := &env{
 		t:        t,
 		clock:    frozen,
 		memory:   store.NewMemory(store.WithClock(frozen.Now)),
 		keys:     testKeys(t),
 		registry: prometheus.NewRegistry(),
-		logs:     &logBuffer{},
+		logs:     logs,
 		mux:      http.NewServeMux(),
 		prefix:   prefix,
 	}
@@ -200,7 +166,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Clock:      e.clock.Now,
 		Config:     e.snap.Load,
 		Keys:       func() *keys.Set { return e.keys },
-		Logger:     funcr.New(e.logs.write, funcr.Options{Verbosity: o.logVerbosity}),
+		Logger:     logger,
 		Registerer: e.registry,
 	})
 	h.Register(e.mux)

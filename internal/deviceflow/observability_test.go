@@ -59,7 +59,7 @@ func TestMetricsCountByClientAndResult(t *testing.T) {
 	e.pollError("unknown", da.DeviceCode)
 	e.do(request{path: deviceflow.DeviceAuthorizationPath, form: url.Values{"client_id": {publicClient}, "scope": {"admin"}}})
 	e.approve(da, "alice")
-	e.clock.Advance(5 * time.Second)
+	e.clock.Step(5 * time.Second)
 	g.Expect(e.poll(publicClient, da.DeviceCode).Code).To(Equal(http.StatusOK))
 
 	g.Expect(counterValue(t, e, "deviceauth_device_authorizations_total",
@@ -104,7 +104,7 @@ func TestLogsHoldNoCodesOrSecrets(t *testing.T) {
 	wrong := request{path: deviceflow.TokenPath, form: with(confidentialPoll(da.DeviceCode), "client_secret", "wrong-secret")}
 	g.Expect(decodeError(t, e.do(wrong)).Error).To(Equal("invalid_client"))
 	e.approve(da, "alice")
-	e.clock.Advance(5 * time.Second)
+	e.clock.Step(5 * time.Second)
 	rec = e.do(poll)
 	g.Expect(rec.Code).To(Equal(http.StatusOK))
 	var body tokenBody

@@ -358,7 +358,7 @@ func TestTokenRequestChecks(t *testing.T) {
 			name: "ExpiredAndAnotherClients",
 			request: func(e *env) request {
 				da := e.authorize(digitsClient)
-				e.clock.Advance(600 * time.Second)
+				e.clock.Step(600 * time.Second)
 				return tokenRequest(pollForm(publicClient, da.DeviceCode))
 			},
 			wantError: "invalid_grant",
@@ -367,7 +367,7 @@ func TestTokenRequestChecks(t *testing.T) {
 			name: "Expired",
 			request: func(e *env) request {
 				f := pendingPoll(e)
-				e.clock.Advance(300 * time.Second)
+				e.clock.Step(300 * time.Second)
 				return tokenRequest(f)
 			},
 			wantError: "expired_token",
@@ -377,7 +377,7 @@ func TestTokenRequestChecks(t *testing.T) {
 			request: func(e *env) request {
 				da := e.authorize(publicClient)
 				e.approve(da, "alice")
-				e.clock.Advance(300 * time.Second)
+				e.clock.Step(300 * time.Second)
 				return tokenRequest(pollForm(publicClient, da.DeviceCode))
 			},
 			wantError: "expired_token",
@@ -387,7 +387,7 @@ func TestTokenRequestChecks(t *testing.T) {
 			request: func(e *env) request {
 				da := e.authorize(publicClient)
 				e.deny(da)
-				e.clock.Advance(300 * time.Second)
+				e.clock.Step(300 * time.Second)
 				return tokenRequest(pollForm(publicClient, da.DeviceCode))
 			},
 			wantError: "expired_token",
@@ -396,7 +396,7 @@ func TestTokenRequestChecks(t *testing.T) {
 			name: "ExpiredForOneMoreLifetime",
 			request: func(e *env) request {
 				f := pendingPoll(e)
-				e.clock.Advance(600*time.Second - time.Nanosecond)
+				e.clock.Step(600*time.Second - time.Nanosecond)
 				return tokenRequest(f)
 			},
 			wantError: "expired_token",
@@ -405,7 +405,7 @@ func TestTokenRequestChecks(t *testing.T) {
 			name: "ForgottenAfterTwoLifetimes",
 			request: func(e *env) request {
 				f := pendingPoll(e)
-				e.clock.Advance(600 * time.Second)
+				e.clock.Step(600 * time.Second)
 				return tokenRequest(f)
 			},
 			wantError: "invalid_grant",
@@ -427,7 +427,7 @@ func TestTokenRequestChecks(t *testing.T) {
 				if rec := e.poll(publicClient, da.DeviceCode); rec.Code != http.StatusOK {
 					e.t.Fatalf("redeeming: %d %s", rec.Code, rec.Body)
 				}
-				e.clock.Advance(5 * time.Second)
+				e.clock.Step(5 * time.Second)
 				return tokenRequest(pollForm(publicClient, da.DeviceCode))
 			},
 			wantError: "invalid_grant",
@@ -490,7 +490,7 @@ func TestTokenRepeatWithinOneSecond(t *testing.T) {
 	da := e.authorize(publicClient)
 
 	g.Expect(e.pollError(publicClient, da.DeviceCode).Error).To(Equal("authorization_pending"))
-	e.clock.Advance(900 * time.Millisecond)
+	e.clock.Step(900 * time.Millisecond)
 	g.Expect(e.pollError(publicClient, da.DeviceCode).Error).To(Equal("authorization_pending"))
 
 	third := e.pollError(publicClient, da.DeviceCode)
@@ -509,7 +509,7 @@ func TestTokenSlowDownRaisesIntervalByFive(t *testing.T) {
 
 	clientInterval := int64(da.Interval)
 	for _, wait := range []time.Duration{2 * time.Second, 1500 * time.Millisecond, 1500 * time.Millisecond} {
-		e.clock.Advance(wait)
+		e.clock.Step(wait)
 		got := e.pollError(publicClient, da.DeviceCode)
 		g.Expect(got.Error).To(Equal("slow_down"))
 		clientInterval += 5
@@ -518,14 +518,14 @@ func TestTokenSlowDownRaisesIntervalByFive(t *testing.T) {
 	}
 
 	for i := range 10 {
-		e.clock.Advance(time.Duration(clientInterval) * time.Second)
+		e.clock.Step(time.Duration(clientInterval) * time.Second)
 		got := e.pollError(publicClient, da.DeviceCode)
 		g.Expect(got.Error).To(Equal("authorization_pending"), "poll %d at the new interval", i)
 		g.Expect(got.Interval).To(BeNil())
 	}
 
 	e.approve(da, "alice")
-	e.clock.Advance(time.Duration(clientInterval) * time.Second)
+	e.clock.Step(time.Duration(clientInterval) * time.Second)
 	g.Expect(e.poll(publicClient, da.DeviceCode).Code).To(Equal(http.StatusOK))
 }
 

@@ -12,14 +12,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/gomega"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/oauth2"
@@ -28,6 +24,8 @@ import (
 	"github.com/deviceauth/deviceauth-operator/internal/filewatch"
 	"github.com/deviceauth/deviceauth-operator/internal/keys"
 	"github.com/deviceauth/deviceauth-operator/internal/localcluster"
+	"github.com/deviceauth/deviceauth-operator/internal/logtest"
+	"github.com/deviceauth/deviceauth-operator/internal/token/tokentest"
 	"github.com/deviceauth/deviceauth-operator/internal/verification/verificationtest"
 )
 
@@ -49,25 +47,7 @@ func htpasswdLine(t *testing.T) []byte {
 type running struct {
 	issuer string
 	admin  string
-	logs   *syncBuffer
-}
-
-// syncBuffer collects log lines from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs   *logtest.Recorder
 }
 
 // startServer runs Run on free loopback ports until the test ends.
@@ -79,13 +59,11 @@ func startServer(t *testing.T, opts Options) *running {
 
 func startServerWith(t *testing.T, opts Options) *running {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs, logger := logtest.New(1)
 	opts.AdminListen = "127.0.0.1:0"
 	opts.Storage = StorageMemory
 	opts.Watch = filewatch.Options{Debounce: 20 * time.Millisecond, Resync: 200 * time.Millisecond}
-	opts.Logger = funcr.New(func(prefix, args string) {
-		fmt.Fprintln(logs, prefix, args)
-	}, funcr.Options{Verbosity: 1})
+	opts.Logger = logger
 
 	ready := make(chan *running, 1)
 	opts.Listening = func(public, admin net.Addr, issuer string) {
@@ -125,22 +103,9 @@ func oauth2Config(issuer, clientID string) *oauth2.Config {
 // JWKS and returns its claims.
 func verifyAccessToken(t *testing.T, issuer, raw string) map[string]any {
 	t.Helper()
-	resp, err := http.Get(issuer + "/oauth2/jwks")
+	claims, err := tokentest.VerifyWithJWKS(issuer+"/oauth2/jwks", raw)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
-		t.Fatalf("decoding JWKS: %v", err)
-	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		t.Fatalf("parsing access token: %v", err)
-	}
-	claims := map[string]any{}
-	if err := tok.Claims(set, &claims); err != nil {
-		t.Fatalf("access token does not verify against the JWKS: %v", err)
 	}
 	return claims
 }

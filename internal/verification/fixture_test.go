@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr/funcr"
+	"github.com/go-logr/logr"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/deviceauth/deviceauth-operator/internal/logtest"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/deviceauth/deviceauth-operator/internal/config"
@@ -33,52 +36,16 @@ const (
 
 var startTime = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
 
-// clock is a settable time source, safe to read from handler goroutines.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// logLines collects the handler's log output.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logLines) add(prefix, args string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, prefix+" "+args)
-}
-
-func (l *logLines) all() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
 // fixture is a verification page on a loopback HTTP server, backed by the
 // real memory store and htpasswd users.
 type fixture struct {
 	t       *testing.T
-	clock   *clock
+	clock   *clocktesting.FakeClock
 	store   *store.Memory
 	server  *httptest.Server
 	issuer  string
 	pageURL string
-	logs    *logLines
+	logs    *logtest.Recorder
 
 	mu       sync.Mutex
 	snapshot *config.Snapshot
@@ -99,11 +66,12 @@ func newFixtureWith(t *testing.T, opts fixtureOptions) *fixture {
 	t.Helper()
 	f := &fixture{
 		t:     t,
-		clock: &clock{now: startTime},
-		logs:  &logLines{},
+		clock: clocktesting.NewFakeClock(startTime),
 		key:   randomBytes(t, verification.MinSessionKeyBytes),
 		users: parseUsers(t, map[string]string{"alice": alicePassword, "bob": bobPassword}),
 	}
+	var logger logr.Logger
+	f.logs, logger = logtest.New(1)
 	f.store = store.NewMemory(store.WithClock(f.clock.Now), store.WithSweepTicks(make(chan time.Time)))
 	t.Cleanup(func() { f.store.Close() })
 
@@ -133,7 +101,7 @@ func newFixtureWith(t *testing.T, opts fixtureOptions) *fixture {
 		Config:     f.currentConfig,
 		Users:      f.currentUsers,
 		SessionKey: f.currentKey,
-		Logger:     funcr.New(f.logs.add, funcr.Options{Verbosity: 1}),
+		Logger:     logger,
 	})
 	handler.Register(mux)
 	return f

@@ -56,7 +56,7 @@ func TestApproveFromCompleteURL(t *testing.T) {
 	g.Expect(auth.State).To(Equal(store.StateApproved))
 	g.Expect(auth.Subject).To(Equal("alice"))
 
-	logs := f.logs.all()
+	logs := f.logs.String()
 	g.Expect(logs).To(ContainSubstring(`"Device authorization approved" "clientID"="kubectl-oidc" "user"="alice"`))
 	g.Expect(logs).NotTo(ContainSubstring("WDJB"))
 	g.Expect(logs).NotTo(ContainSubstring(alicePassword))
@@ -78,8 +78,8 @@ func TestDenyFromCompleteURL(t *testing.T) {
 	auth := f.authorization("BCDFGHJK")
 	g.Expect(auth.State).To(Equal(store.StateDenied))
 	g.Expect(auth.Subject).To(Equal("bob"))
-	g.Expect(f.logs.all()).To(ContainSubstring(`"Device authorization denied" "clientID"="kubectl-oidc" "user"="bob"`))
-	g.Expect(f.logs.all()).NotTo(ContainSubstring("BCDF"))
+	g.Expect(f.logs.String()).To(ContainSubstring(`"Device authorization denied" "clientID"="kubectl-oidc" "user"="bob"`))
+	g.Expect(f.logs.String()).NotTo(ContainSubstring("BCDF"))
 }
 
 func TestHelperApproveAndDeny(t *testing.T) {
@@ -202,7 +202,7 @@ func TestUnknownExpiredAndUsedCodesLookAlike(t *testing.T) {
 		alerts = append(alerts, page.Alert)
 	}
 
-	f.clock.Advance(301 * time.Second)
+	f.clock.Step(301 * time.Second)
 	page := p.press("lookup", map[string]string{"user_code": "WDJB-MJHT"})
 	g.Expect(page.FormWithButton("approve")).To(BeNil(), "an expired code cannot be confirmed")
 	alerts = append(alerts, page.Alert)
@@ -220,7 +220,7 @@ func TestCodeExpiringOnConfirmationCannotBeApproved(t *testing.T) {
 	p.signIn(f.completeURL("WDJB-MJHT"), "alice", alicePassword)
 	p.press("lookup", nil)
 
-	f.clock.Advance(300 * time.Second)
+	f.clock.Step(300 * time.Second)
 	page := p.press("approve", nil)
 
 	g.Expect(page.Alert).To(HavePrefix(invalidCodeAlert))
@@ -411,12 +411,12 @@ func TestSessionEndsAfterLifetime(t *testing.T) {
 	p := f.newPerson()
 	p.signIn(f.pageURL, "alice", alicePassword)
 
-	f.clock.Advance(verification.SessionLifetime - time.Second)
+	f.clock.Step(verification.SessionLifetime - time.Second)
 	g.Expect(p.open(f.pageURL).FormWithButton("lookup")).NotTo(BeNil())
 
 	f.createAuthorization("WDJBMJHT")
 	p.open(f.completeURL("WDJB-MJHT"))
-	f.clock.Advance(time.Second)
+	f.clock.Step(time.Second)
 	page := p.press("lookup", nil)
 	g.Expect(page.Alert).To(Equal("Your session has ended. Sign in again to continue."))
 	g.Expect(page.FormWithButton("sign_in").Field("user_code").Value).To(Equal("WDJBMJHT"))
@@ -482,13 +482,13 @@ func TestFailedSignInsLockUserName(t *testing.T) {
 	g.Expect(other.signIn(f.pageURL, "bob", bobPassword).FormWithButton("lookup")).NotTo(BeNil(),
 		"other users are not locked")
 
-	f.clock.Advance(verification.RateLimitWindow - time.Minute)
+	f.clock.Step(verification.RateLimitWindow - time.Minute)
 	g.Expect(p.signIn(f.pageURL, "alice", alicePassword).Alert).To(Equal(
 		"Too many failed sign-ins. Try again in 1 minute."))
-	f.clock.Advance(time.Minute)
+	f.clock.Step(time.Minute)
 	g.Expect(p.signIn(f.pageURL, "alice", alicePassword).FormWithButton("lookup")).NotTo(BeNil())
-	g.Expect(f.logs.all()).To(ContainSubstring("Locked a user name after too many failed sign-ins"))
-	g.Expect(f.logs.all()).NotTo(ContainSubstring("guess"))
+	g.Expect(f.logs.String()).To(ContainSubstring("Locked a user name after too many failed sign-ins"))
+	g.Expect(f.logs.String()).NotTo(ContainSubstring("guess"))
 }
 
 func TestSuccessfulSignInResetsUserFailures(t *testing.T) {
@@ -520,9 +520,9 @@ func TestFailedSignInsLockAddress(t *testing.T) {
 	page := p.signIn(f.pageURL, "bob", bobPassword)
 	g.Expect(page.Status).To(Equal(http.StatusTooManyRequests))
 	g.Expect(page.FormWithButton("lookup")).To(BeNil())
-	g.Expect(f.logs.all()).To(ContainSubstring(`"Locked an address after too many failed sign-ins" "address"="127.0.0.1"`))
+	g.Expect(f.logs.String()).To(ContainSubstring(`"Locked an address after too many failed sign-ins" "address"="127.0.0.1"`))
 
-	f.clock.Advance(verification.RateLimitWindow)
+	f.clock.Step(verification.RateLimitWindow)
 	g.Expect(p.signIn(f.pageURL, "bob", bobPassword).FormWithButton("lookup")).NotTo(BeNil())
 }
 
@@ -561,7 +561,7 @@ func TestWrongCodesLockCodeEntry(t *testing.T) {
 	g.Expect(bob.press("lookup", map[string]string{"user_code": "WDJB-MJHT"}).FormWithButton("approve")).
 		NotTo(BeNil(), "other users are not locked")
 
-	f.clock.Advance(verification.RateLimitWindow)
+	f.clock.Step(verification.RateLimitWindow)
 	f.createAuthorization("BCDFGHJK")
 	p.open(f.pageURL)
 	g.Expect(p.press("lookup", map[string]string{"user_code": "BCDF-GHJK"}).FormWithButton("approve")).
@@ -803,8 +803,8 @@ func TestStoreFailureShowsUnavailable(t *testing.T) {
 	g.Expect(resp.StatusCode).To(Equal(http.StatusServiceUnavailable))
 	body, _ := io.ReadAll(resp.Body)
 	g.Expect(string(body)).To(ContainSubstring("The sign-in service is unavailable right now."))
-	g.Expect(f.logs.all()).To(ContainSubstring("looking up user code"))
-	g.Expect(f.logs.all()).NotTo(ContainSubstring("WDJB"))
+	g.Expect(f.logs.String()).To(ContainSubstring("looking up user code"))
+	g.Expect(f.logs.String()).NotTo(ContainSubstring("WDJB"))
 }
 
 func TestShortSessionKeyShowsUnavailable(t *testing.T) {
@@ -816,7 +816,7 @@ func TestShortSessionKeyShowsUnavailable(t *testing.T) {
 
 	g.Expect(page.Status).To(Equal(http.StatusServiceUnavailable))
 	g.Expect(page.Forms).To(BeEmpty())
-	g.Expect(f.logs.all()).To(ContainSubstring("session key has 31 bytes, need at least 32"))
+	g.Expect(f.logs.String()).To(ContainSubstring("session key has 31 bytes, need at least 32"))
 }
 
 func TestMissingConfigShowsUnavailable(t *testing.T) {

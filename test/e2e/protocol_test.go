@@ -12,11 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	. "github.com/onsi/gomega"
 	"golang.org/x/oauth2"
 
+	"github.com/deviceauth/deviceauth-operator/internal/token/tokentest"
 	"github.com/deviceauth/deviceauth-operator/internal/verification/verificationtest"
 )
 
@@ -131,22 +130,9 @@ func expectError(t *testing.T, got tokenResponse, status int, code string) {
 // and returns its claims.
 func (s *stack) verifyAccessToken(t *testing.T, raw string) map[string]any {
 	t.Helper()
-	resp, err := http.Get(s.issuer + "/oauth2/jwks")
+	claims, err := tokentest.VerifyWithJWKS(s.issuer+"/oauth2/jwks", raw)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var keys jose.JSONWebKeySet
-	if err := json.NewDecoder(resp.Body).Decode(&keys); err != nil {
-		t.Fatalf("decoding JWKS: %v", err)
-	}
-	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
-	if err != nil {
-		t.Fatalf("parsing access token: %v", err)
-	}
-	claims := map[string]any{}
-	if err := tok.Claims(keys, &claims); err != nil {
-		t.Fatalf("access token does not verify against the JWKS: %v", err)
 	}
 	return claims
 }
