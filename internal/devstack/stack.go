@@ -1,7 +1,8 @@
-// Package devstack runs the whole product on this machine: a real etcd and
-// kube-apiserver, the operator (cmd/manager) as a process, a folder of
-// manifests applied with the real kubectl, and the server (cmd/server)
-// started from the operator's own Deployment by a stand-in for the kubelet.
+// Package devstack runs the whole product on this machine. It starts a real
+// etcd and kube-apiserver and the operator (cmd/manager) as a process, and
+// applies a folder of manifests with the real kubectl. Then a stand-in for
+// the kubelet starts the server (cmd/server) from the operator's own
+// Deployment.
 // `make dev` and the end-to-end test both run it.
 package devstack
 
@@ -33,14 +34,14 @@ import (
 	"github.com/deviceauth/deviceauth-operator/internal/render"
 )
 
-// Sample credentials that config/samples documents. dev shows them only
-// after checking them against the sample's htpasswd Secret.
+// Sample credentials that config/samples documents. Start reports them in
+// Stack.Users only after checking them against the sample's htpasswd Secret.
 const (
 	sampleUser     = "dev"
 	samplePassword = "dev-password"
 )
 
-// preferredPublicPort is the sample issuer's port. dev uses it when it is
+// preferredPublicPort is the sample issuer's port. Start uses it when it is
 // free, so that the samples need no change.
 const preferredPublicPort = 8080
 

@@ -1,7 +1,8 @@
-// Package e2e runs the whole product on a real kube-apiserver and etcd: the
-// operator as a process, the samples applied with the real kubectl, and the
-// server started from the Deployment that the operator created, with the
-// test standing in for the kubelet and the deployment controller.
+// Package e2e runs the whole product on a real kube-apiserver and etcd. The
+// operator runs as a process and the samples are applied with the real
+// kubectl. The server is started from the Deployment that the operator
+// created, with the test standing in for the kubelet and the deployment
+// controller.
 package e2e
 
 import (

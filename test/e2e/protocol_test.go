@@ -21,7 +21,7 @@ import (
 
 const deviceCodeGrant = "urn:ietf:params:oauth:grant-type:device_code"
 
-// tokenResponse is one answer of the token endpoint as a client sees it.
+// tokenResponse is one token endpoint response as a client sees it.
 type tokenResponse struct {
 	Status   int
 	Header   http.Header
