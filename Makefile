@@ -51,6 +51,10 @@ fmt-check: ## Fail when a Go file is not gofmt-formatted.
 		echo "These files need gofmt (run make fmt):"; echo "$$unformatted"; exit 1; \
 	fi
 
+.PHONY: test-deps
+test-deps: ## Install the Debian packages the tests use (chromium, apache2-utils) when missing.
+	hack/install-test-deps.sh
+
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver and kubectl into bin/controlplane (first run about 6 minutes).
 	hack/controlplane.sh >/dev/null
@@ -58,7 +62,7 @@ controlplane: ## Build etcd, kube-apiserver and kubectl into bin/controlplane (f
 .PHONY: test
 # test checks the committed generated files instead of regenerating them:
 # a test in api/v1alpha1 fails when they are stale.
-test: controlplane fmt-check vet ## Run all tests against a real control plane.
+test: test-deps controlplane fmt-check vet ## Run all tests against a real control plane.
 	KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) go test -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: dev
