@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 )
 
 // FileName is the key of the rendered config in the <server>-config Secret,
@@ -161,4 +162,18 @@ func NewSnapshot(c *Config) *Snapshot {
 func (s *Snapshot) Client(clientID string) (*Client, bool) {
 	c, ok := s.byID[clientID]
 	return c, ok
+}
+
+// GrantableScopes returns the scopes of requested that the client may
+// still request, in their order. A client's scopes can shrink while an
+// authorization is pending, and what it lost must not reach the approval
+// page or a token.
+func (c *Client) GrantableScopes(requested []string) []string {
+	granted := make([]string, 0, len(requested))
+	for _, scope := range requested {
+		if slices.Contains(c.Scopes, scope) {
+			granted = append(granted, scope)
+		}
+	}
+	return granted
 }

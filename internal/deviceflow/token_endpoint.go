@@ -78,7 +78,7 @@ func (h *Handler) respondToPoll(
 ) error {
 	switch result.Outcome {
 	case store.PollRedeemed:
-		return h.issueAccessToken(snap, result.Authorization, now, ex)
+		return h.issueAccessToken(snap, client, result.Authorization, now, ex)
 	case store.PollWrongClient:
 		return unknownDeviceCode()
 	case store.PollAlreadyRedeemed:
@@ -117,21 +117,24 @@ func (h *Handler) storeUnavailable(client *config.Client, err error) error {
 	return slowDown("the server is busy; poll less often", interval, fmt.Errorf("polling the store: %w", err))
 }
 
-// issueAccessToken signs the access token of a redeemed authorization.
+// issueAccessToken signs the access token of a redeemed authorization,
+// with the approved scopes that the client may still request.
 func (h *Handler) issueAccessToken(
 	snap *config.Snapshot,
+	client *config.Client,
 	auth store.Authorization,
 	now time.Time,
 	ex *exchange,
 ) error {
 	lifetime := time.Duration(snap.Config.AccessTokenLifetimeSeconds) * time.Second
+	scopes := client.GrantableScopes(auth.Scopes)
 	// NOTE: the store has already marked the authorization redeemed, so a
 	// signing failure here costs the user a new device authorization.
 	signed, err := token.Sign(h.opts.Keys(), token.AccessToken{
 		Issuer:   snap.Config.Issuer,
 		Subject:  auth.Subject,
 		ClientID: auth.ClientID,
-		Scopes:   auth.Scopes,
+		Scopes:   scopes,
 		IssuedAt: now,
 		Lifetime: lifetime,
 	})
@@ -144,7 +147,7 @@ func (h *Handler) issueAccessToken(
 		AccessToken: signed,
 		TokenType:   tokenTypeBearer,
 		ExpiresIn:   seconds(lifetime),
-		Scope:       strings.Join(auth.Scopes, " "),
+		Scope:       strings.Join(scopes, " "),
 	})
 	return nil
 }

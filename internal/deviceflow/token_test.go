@@ -661,6 +661,34 @@ func TestTokenCarriesRequestedScopes(t *testing.T) {
 	g.Expect(verifyWithServedJWKS(t, e, body.AccessToken).Scope).To(Equal("groups openid"))
 }
 
+func TestTokenDropsScopesRemovedByReload(t *testing.T) {
+	g := NewWithT(t)
+	e := newEnv(t)
+	rec := e.do(request{
+		path: deviceflow.DeviceAuthorizationPath,
+		form: url.Values{"client_id": {publicClient}, "scope": {"groups openid"}},
+	})
+	g.Expect(rec.Code).To(Equal(http.StatusOK))
+	var da deviceAuthorization
+	g.Expect(json.Unmarshal(rec.Body.Bytes(), &da)).To(Succeed())
+	e.approve(da, "alice")
+
+	c := testConfig(issuerNoPath)
+	for i := range c.Clients {
+		if c.Clients[i].ClientID == publicClient {
+			c.Clients[i].Scopes = []string{"openid"}
+		}
+	}
+	e.setConfig(c)
+
+	rec = e.poll(publicClient, da.DeviceCode)
+	g.Expect(rec.Code).To(Equal(http.StatusOK))
+	var body tokenBody
+	g.Expect(json.Unmarshal(rec.Body.Bytes(), &body)).To(Succeed())
+	g.Expect(body.Scope).To(Equal("openid"), "groups was removed from the client after the request")
+	g.Expect(verifyWithServedJWKS(t, e, body.AccessToken).Scope).To(Equal("openid"))
+}
+
 func TestTokenLifetimeFollowsReload(t *testing.T) {
 	g := NewWithT(t)
 	e := newEnv(t)

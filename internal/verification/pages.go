@@ -105,7 +105,7 @@ func (h *Handler) renderConfirm(x *exchange, auth store.Authorization, client *c
 	if v.ClientName == "" {
 		v.ClientName = client.ClientID
 	}
-	v.Scopes = auth.Scopes
+	v.Scopes = client.GrantableScopes(auth.Scopes)
 	return h.render(x.w, http.StatusOK, "confirm", v)
 }
 
