@@ -83,7 +83,9 @@ func fetchMetadata(ctx context.Context, client *http.Client, issuer *url.URL, ra
 		return nil, fmt.Errorf("reading metadata of issuer %s: %w", rawIssuer, err)
 	}
 	if md.Issuer != rawIssuer {
-		return nil, fmt.Errorf("metadata at %s names issuer %q, not %q; check --issuer", metaURL, md.Issuer, rawIssuer)
+		return nil, fmt.Errorf("metadata at %s names issuer %q, not %q: pass the server's issuer as --issuer, "+
+			"or, if the server is only reachable at %s, set its issuerURL to that URL",
+			metaURL, md.Issuer, rawIssuer, rawIssuer)
 	}
 	if md.DeviceAuthorizationEndpoint == "" || md.TokenEndpoint == "" || md.JWKSURI == "" {
 		return nil, fmt.Errorf("metadata at %s lacks device_authorization_endpoint, token_endpoint or jwks_uri", metaURL)

@@ -354,3 +354,29 @@ func TestAdminPortServesHealthAndMetrics(t *testing.T) {
 		}
 	}
 }
+
+func TestStandaloneLogsWhatItCannotServe(t *testing.T) {
+	dir := t.TempDir()
+	manifest := fmt.Sprintf(standaloneManifests, htpasswdLine(t)) + `---
+apiVersion: deviceauth.dev/v1alpha1
+kind: DeviceAuthClient
+metadata:
+  name: orphan
+spec:
+  serverRef:
+    name: no-such-server
+`
+	manifest = strings.Replace(manifest, "spec:\n  userAuthentication:", "spec:\n  issuerURL: http://127.0.0.1:1\n  userAuthentication:", 1)
+	if err := os.WriteFile(filepath.Join(dir, "all.yaml"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, Options{ManifestsDir: dir})
+
+	logs := srv.logs.String()
+	if !strings.Contains(logs, `"Client not served" "client"="default/orphan" "reason"="ServerNotFound"`) {
+		t.Errorf("logs do not report the client of another server:\n%s", logs)
+	}
+	if !strings.Contains(logs, "issuerURL is on another port than --listen") {
+		t.Errorf("logs do not warn that the issuer's port differs from the listen port:\n%s", logs)
+	}
+}

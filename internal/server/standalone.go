@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
 
 	"github.com/go-logr/logr"
@@ -24,7 +25,10 @@ import (
 // secretName) is generated on first need and kept in memory for the life of
 // the process, unless the folder has those Secrets.
 type standaloneSource struct {
-	dir           string
+	dir string
+
+	// defaultIssuer is the issuer of a manifest without issuerURL: http on
+	// the bound loopback address.
 	defaultIssuer string
 	loader        *manifests.Loader
 
@@ -57,6 +61,7 @@ func (s *standaloneSource) Load(ctx context.Context) (*State, error) {
 		log.V(1).Info("Ignoring a manifest of a kind standalone mode does not use", "object", id)
 	}
 	server := bundle.Server
+	s.warnIssuerPort(log, server)
 
 	users, err := s.users(bundle)
 	if err != nil {
@@ -68,6 +73,14 @@ func (s *standaloneSource) Load(ctx context.Context) (*State, error) {
 	}
 	s.addGeneratedClientSecrets(ctx, bundle)
 
+	serverKey := types.NamespacedName{Namespace: server.Namespace, Name: server.Name}
+	for i := range bundle.Clients {
+		client := &bundle.Clients[i]
+		if render.ServerRef(client) != serverKey {
+			v := render.ServerNotFoundVerdict(client)
+			log.Info("Client not served", "client", v.Client.String(), "reason", v.Reason, "message", v.Message)
+		}
+	}
 	verdicts := render.ResolveClients(server, bundle.Clients, bundle.Secrets)
 	for _, v := range verdicts {
 		if !v.Accepted {
@@ -82,6 +95,28 @@ func (s *standaloneSource) Load(ctx context.Context) (*State, error) {
 		return nil, fmt.Errorf("rendered config is invalid: %w", err)
 	}
 	return newState(cfg, keySet, users)
+}
+
+// warnIssuerPort logs when the manifest's issuer is on loopback but on
+// another port than the server listens on, since every URL the server
+// sends would then point at the wrong port.
+func (s *standaloneSource) warnIssuerPort(log logr.Logger, server *v1alpha1.DeviceAuthServer) {
+	issuer, err := url.Parse(server.Spec.IssuerURL)
+	if err != nil {
+		return
+	}
+	bound, err := url.Parse(s.defaultIssuer)
+	if err != nil || issuer.Port() == bound.Port() {
+		return
+	}
+	ip := net.ParseIP(issuer.Hostname())
+	if issuer.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return
+	}
+	log.Info("The manifest's issuerURL is on another port than --listen, so the endpoint URLs the server sends will not reach it",
+		"issuerURL", server.Spec.IssuerURL,
+		"listenPort", bound.Port(),
+		"hint", "set spec.issuerURL to "+s.defaultIssuer+" or remove it")
 }
 
 func (s *standaloneSource) users(bundle *manifests.Bundle) (*htpasswd.Users, error) {
