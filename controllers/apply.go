@@ -9,11 +9,14 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -159,9 +162,11 @@ func prune(v any) any {
 }
 
 // createSecretOnce creates a Secret that owner owns, unless one of that name
-// exists. It never updates an existing Secret: generated keys and client
-// secrets stay as first written. newSecret runs only when the Secret is
-// missing, so nothing is generated for nothing.
+// exists. It never changes an existing Secret's data: generated keys and
+// client secrets stay as first written. It only moves the ownership of a
+// Secret left by a deleted owner of the same kind and name to owner, so
+// that the garbage collector does not delete it after owner was recreated.
+// newSecret runs only when the Secret is missing.
 func createSecretOnce(
 	ctx context.Context,
 	c client.Client,
@@ -170,8 +175,12 @@ func createSecretOnce(
 	key types.NamespacedName,
 	newSecret func() (*corev1.Secret, error),
 ) (created bool, err error) {
-	err = c.Get(ctx, key, &corev1.Secret{})
-	if err == nil || !apierrors.IsNotFound(err) {
+	existing := &corev1.Secret{}
+	err = c.Get(ctx, key, existing)
+	if err == nil {
+		return false, adoptFromDeletedOwner(ctx, c, scheme, owner, existing)
+	}
+	if !apierrors.IsNotFound(err) {
 		return false, err
 	}
 
@@ -192,4 +201,46 @@ func createSecretOnce(
 		return false, fmt.Errorf("creating Secret %s: %w", key, err)
 	}
 	return true, nil
+}
+
+// adoptFromDeletedOwner makes owner the controller of secret when its
+// controller reference names an object of owner's kind and name with
+// another UID, which is an earlier owner that was deleted.
+func adoptFromDeletedOwner(
+	ctx context.Context,
+	c client.Client,
+	scheme *runtime.Scheme,
+	owner client.Object,
+	secret *corev1.Secret,
+) error {
+	gvk, err := apiutil.GVKForObject(owner, scheme)
+	if err != nil {
+		return err
+	}
+	ref := metav1.GetControllerOf(secret)
+	if ref == nil || ref.UID == owner.GetUID() || ref.Kind != gvk.Kind || ref.Name != owner.GetName() {
+		return nil
+	}
+	refGV, err := schema.ParseGroupVersion(ref.APIVersion)
+	if err != nil || refGV.Group != gvk.Group {
+		return nil
+	}
+
+	before := secret.DeepCopy()
+	refs := secret.OwnerReferences[:0]
+	for _, r := range secret.OwnerReferences {
+		if r.UID != ref.UID {
+			refs = append(refs, r)
+		}
+	}
+	secret.OwnerReferences = refs
+	if err := controllerutil.SetControllerReference(owner, secret, scheme); err != nil {
+		return err
+	}
+	if err := c.Patch(ctx, secret, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("adopting Secret %s/%s from a deleted %s: %w", secret.Namespace, secret.Name, gvk.Kind, err)
+	}
+	ctrl.LoggerFrom(ctx).Info("Adopted Secret from a deleted owner of the same name",
+		"secret", client.ObjectKeyFromObject(secret), "previousOwnerUID", ref.UID)
+	return nil
 }

@@ -330,3 +330,36 @@ func TestServerDeletedIsNotAnError(t *testing.T) {
 	err = k8sClient.Get(context.Background(), missing, &appsv1.Deployment{})
 	g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
 }
+
+func TestServerRecreatedAdoptsKeys(t *testing.T) {
+	g := NewWithT(t)
+	ns := newNamespace(t)
+	server := startServer(t, ns, "login")
+	keys := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "login-keys"}}
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(context.Background(), key(keys), keys)).To(Succeed())
+	}).Should(Succeed())
+	generated := keys.Data
+	oldUID := server.UID
+
+	// Without a garbage collector the keys outlive the deleted server, as
+	// they do in a cluster when the server is recreated before the
+	// collector runs.
+	g.Expect(k8sClient.Delete(context.Background(), server)).To(Succeed())
+	g.Eventually(func(g Gomega) {
+		err := k8sClient.Get(context.Background(), key(server), &v1alpha1.DeviceAuthServer{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue())
+	}).Should(Succeed())
+	recreated := newServer(ns, "login")
+	create(t, recreated)
+	g.Expect(recreated.UID).NotTo(Equal(oldUID))
+
+	g.Eventually(func(g Gomega) {
+		g.Expect(k8sClient.Get(context.Background(), key(keys), keys)).To(Succeed())
+		owner := metav1.GetControllerOf(keys)
+		g.Expect(owner).NotTo(BeNil())
+		g.Expect(owner.UID).To(Equal(recreated.UID))
+	}).Should(Succeed())
+	g.Expect(keys.OwnerReferences).To(HaveLen(1), "the deleted server's reference is gone")
+	g.Expect(keys.Data).To(Equal(generated), "adopting keeps the keys")
+}
