@@ -61,6 +61,16 @@ func TestServerSchemaRejections(t *testing.T) {
 			want:   "issuerURL must be an absolute URL",
 		},
 		{
+			name:   "issuer with fragment",
+			modify: func(s *v1alpha1.DeviceAuthServer) { s.Spec.IssuerURL = "https://login.example.com#top" },
+			want:   "issuerURL must not contain a query (?) or fragment (#)",
+		},
+		{
+			name:   "issuer with user information",
+			modify: func(s *v1alpha1.DeviceAuthServer) { s.Spec.IssuerURL = "https://user:pw@login.example.com" },
+			want:   "issuerURL must not contain user information",
+		},
+		{
 			name:   "memory store with two replicas",
 			modify: func(s *v1alpha1.DeviceAuthServer) { s.Spec.Replicas = ptr.To[int32](2) },
 			want:   "storage.type Memory keeps authorizations in one process: set replicas to 0 or 1",
@@ -93,7 +103,12 @@ func TestServerSchemaRejections(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			server := newServer(ns, "invalid-"+string(rune('a'+i)))
 			tt.modify(server)
-			expectRejected(NewWithT(t), k8sClient.Create(context.Background(), server), tt.want)
+			err := k8sClient.Create(context.Background(), server)
+			expectRejected(NewWithT(t), err, tt.want)
+			if strings.HasPrefix(tt.name, "issuer with") {
+				NewWithT(t).Expect(err.Error()).NotTo(ContainSubstring("must be an absolute URL"),
+					"a valid URL with one flaw gets only that flaw's message")
+			}
 		})
 	}
 }
