@@ -19,7 +19,11 @@ build() {
   if [[ -x "$out/$name" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
     return
   fi
-  echo "building $name $version (first run only; kube-apiserver takes about 5 minutes on 2 cores)" >&2
+  if [[ -z ${announced:-} ]]; then
+    echo "building the control plane into bin/controlplane (first run only; about 6 minutes on 2 cores)" >&2
+    announced=1
+  fi
+  echo "building $name $version" >&2
   (cd "$root/hack/tools/$dir" && CGO_ENABLED=0 go build -trimpath "$@" -o "$out/$name" "$pkg")
   echo "$version" >"$stamp"
 }

@@ -56,7 +56,17 @@ func main() {
 }
 
 func newLogger(format string, verbosity int) (logr.Logger, error) {
-	handlerOpts := &slog.HandlerOptions{Level: slog.Level(-verbosity)}
+	handlerOpts := &slog.HandlerOptions{
+		Level: slog.Level(-verbosity),
+		// logr's V(n) reaches slog as level -n, which slog would print as
+		// DEBUG+3 for V(1); print it as V1 instead.
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if level, ok := a.Value.Any().(slog.Level); ok && a.Key == slog.LevelKey && level < slog.LevelInfo {
+				a.Value = slog.StringValue(fmt.Sprintf("V%d", -level))
+			}
+			return a
+		},
+	}
 	var handler slog.Handler
 	switch format {
 	case "json":
