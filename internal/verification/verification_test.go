@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -893,4 +894,27 @@ func cookieNamed(cookies []*http.Cookie, name string) *http.Cookie {
 		}
 	}
 	return nil
+}
+
+func TestConfirmHidesScopesRemovedByReload(t *testing.T) {
+	g := NewWithT(t)
+	f := newFixture(t)
+	f.createAuthorization("WDJBMJHT")
+
+	reloaded := *f.currentConfig().Config
+	reloaded.Clients = slices.Clone(reloaded.Clients)
+	for i := range reloaded.Clients {
+		if reloaded.Clients[i].ClientID == clientID {
+			reloaded.Clients[i].Scopes = []string{"openid"}
+		}
+	}
+	f.setConfig(&reloaded)
+
+	p := f.newPerson()
+	p.open(f.completeURL("WDJB-MJHT"))
+	p.press("sign_in", map[string]string{"username": "alice", "password": alicePassword})
+	page := p.press("lookup", nil)
+	g.Expect(page.Status).To(Equal(http.StatusOK))
+	g.Expect(page.Text).To(ContainSubstring("openid"))
+	g.Expect(page.Text).NotTo(ContainSubstring("groups"), "the client may no longer request groups")
 }
