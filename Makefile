@@ -63,7 +63,9 @@ controlplane: ## Build etcd, kube-apiserver and kubectl into bin/controlplane (f
 # test checks the committed generated files instead of regenerating them:
 # a test in api/v1alpha1 fails when they are stale.
 test: test-deps controlplane fmt-check vet ## Run all tests against a real control plane.
-	KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) go test -timeout $(TEST_TIMEOUT) ./...
+	@# -count=1: the tests use binaries (the control plane, Chromium) that
+	@# go test's result cache does not track.
+	KUBEBUILDER_ASSETS=$(CONTROLPLANE_DIR) go test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 .PHONY: dev
 dev: ## Run the operator and a server on a local control plane (DEV_ARGS=-port=9090 picks another port).
