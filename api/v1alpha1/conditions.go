@@ -5,11 +5,11 @@ const (
 	// ConditionReady summarises an object: kubectl wait and Argo CD read it.
 	ConditionReady = "Ready"
 
-	// ConditionAccepted says a client is valid and attached to a server
+	// ConditionAccepted reports that a client is valid and attached to a server
 	// that allows it.
 	ConditionAccepted = "Accepted"
 
-	// ConditionStalled says the spec is wrong in a way no retry can fix.
+	// ConditionStalled reports that the spec is wrong in a way no retry can fix.
 	ConditionStalled = "Stalled"
 )
 

@@ -15,7 +15,7 @@ const (
 	StorageTypeMemory StorageType = "Memory"
 )
 
-// AllowedClientNamespaces says which namespaces may hold clients of a server.
+// AllowedClientNamespaces selects the namespaces that may hold clients of a server.
 // +kubebuilder:validation:Enum=Same;All
 type AllowedClientNamespaces string
 
@@ -98,11 +98,11 @@ type DeviceAuthServerSpec struct {
 	// +kubebuilder:default={}
 	Storage StorageSpec `json:"storage"`
 
-	// userAuthentication says how people sign in on the verification page.
+	// userAuthentication configures how people sign in on the verification page.
 	// +required
 	UserAuthentication UserAuthenticationSpec `json:"userAuthentication"`
 
-	// allowedClientNamespaces says which namespaces may hold
+	// allowedClientNamespaces selects the namespaces that may hold
 	// DeviceAuthClients of this server: Same (the server's own namespace) or
 	// All.
 	// +optional
@@ -129,7 +129,7 @@ type StorageSpec struct {
 	Type StorageType `json:"type,omitempty"`
 }
 
-// UserAuthenticationSpec says how people sign in on the verification page.
+// UserAuthenticationSpec configures how people sign in on the verification page.
 // +kubebuilder:validation:XValidation:rule="has(self.static)",message="userAuthentication.static must be set: it is the only method in v1alpha1"
 type UserAuthenticationSpec struct {
 	// static signs people in against a fixed list of users, for development.

@@ -1,7 +1,7 @@
-// Package server assembles the device-flow server: it loads the config,
-// keys and users, serves the protocol endpoints and the verification page
-// on the public port and health and metrics on the admin port, and reloads
-// its state when the mounted files change.
+// Package server assembles the device-flow server. It loads the config,
+// keys and users and reloads them when their files change. It serves the
+// protocol endpoints and the verification page on the public port, and
+// health and metrics on the admin port.
 package server
 
 import (
