@@ -69,8 +69,8 @@ test: test-deps controlplane fmt-check vet ## Run all tests against a real contr
 
 .PHONY: dev
 dev: ## Run the operator and a server on a local control plane (DEV_ARGS=-port=9090 picks another port).
-	@# A built binary rather than go run, whose own exit status on Ctrl-C
-	@# would make a clean stop look like a failure.
+	@# A built binary rather than go run, which turns a clean stop on
+	@# Ctrl-C into exit status 1 and a make error message.
 	go build -o bin/dev-environment ./hack/dev
 	bin/dev-environment $(DEV_ARGS)
 

@@ -38,12 +38,12 @@ func TestServerSchemaRejections(t *testing.T) {
 		{
 			name:   "http issuer off loopback",
 			modify: func(s *v1alpha1.DeviceAuthServer) { s.Spec.IssuerURL = "http://login.example.com" },
-			want:   "issuerURL must use https; http is allowed only on loopback addresses",
+			want:   "issuerURL must start with https:// (in lower case); http:// is allowed only on loopback addresses",
 		},
 		{
 			name:   "http issuer on a name that starts with 127",
 			modify: func(s *v1alpha1.DeviceAuthServer) { s.Spec.IssuerURL = "http://127.example.com" },
-			want:   "issuerURL must use https",
+			want:   "issuerURL must start with https://",
 		},
 		{
 			name:   "issuer with trailing slash",
@@ -59,6 +59,11 @@ func TestServerSchemaRejections(t *testing.T) {
 			name:   "issuer not a URL",
 			modify: func(s *v1alpha1.DeviceAuthServer) { s.Spec.IssuerURL = "login.example.com" },
 			want:   "issuerURL must be an absolute URL",
+		},
+		{
+			name:   "issuer with upper-case scheme",
+			modify: func(s *v1alpha1.DeviceAuthServer) { s.Spec.IssuerURL = "HTTPS://login.example.com" },
+			want:   "issuerURL must start with https:// (in lower case)",
 		},
 		{
 			name:   "issuer with fragment",

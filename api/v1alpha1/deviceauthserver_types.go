@@ -40,7 +40,7 @@ type DeviceAuthServerSpec struct {
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.contains('?') || self.contains('#') || isURL(self)",message="issuerURL must be an absolute URL such as https://login.example.com"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^[^/]*//[^/]*@')",message="issuerURL must not contain user information (user:password@): remove it"
-	// +kubebuilder:validation:XValidation:rule="!isURL(self) || url(self).getScheme() == 'https' || self.matches('^http://(localhost|127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}|[[]::1[]])(:[0-9]{1,5})?(/|$)')",message="issuerURL must use https; http is allowed only on loopback addresses such as http://127.0.0.1:8080"
+	// +kubebuilder:validation:XValidation:rule="!isURL(self) || self.startsWith('https://') || self.matches('^http://(localhost|127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}|[[]::1[]])(:[0-9]{1,5})?(/|$)')",message="issuerURL must start with https:// (in lower case); http:// is allowed only on loopback addresses such as http://127.0.0.1:8080"
 	// +kubebuilder:validation:XValidation:rule="!self.endsWith('/')",message="issuerURL must not end with a slash: remove the trailing /"
 	// +kubebuilder:validation:XValidation:rule="!self.contains('?') && !self.contains('#')",message="issuerURL must not contain a query (?) or fragment (#)"
 	IssuerURL string `json:"issuerURL"`

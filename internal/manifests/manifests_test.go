@@ -112,7 +112,7 @@ func TestLoadDirRejects(t *testing.T) {
 		{
 			name:  "http issuer off loopback",
 			files: map[string]string{"s.yaml": strings.Replace(serverYAML, "%s", "http://login.example.com", 1)},
-			want:  "issuerURL must use https",
+			want:  "issuerURL must start with https://",
 		},
 		{
 			name:  "issuer with trailing slash",
