@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/deviceauth/deviceauth-operator/internal/localcluster"
 )
 
 // binaryPaths are the programs that dev runs.
@@ -58,18 +60,7 @@ func choosePublicPort(requested int) (int, error) {
 		l.Close()
 		return preferredPublicPort, nil
 	}
-	return freePort()
-}
-
-// freePort returns a TCP port on 127.0.0.1 that is free at the time of
-// the call.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return localcluster.FreeLoopbackPort()
 }
 
 func (e *Stack) step(msg string) {

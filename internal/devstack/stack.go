@@ -220,7 +220,7 @@ func (e *Stack) startManager() error {
 
 	// The probe port is free and the metrics server is off, so that
 	// nothing takes the server's port 8080.
-	probePort, err := freePort()
+	probePort, err := localcluster.FreeLoopbackPort()
 	if err != nil {
 		return err
 	}

@@ -134,10 +134,10 @@ func listenPorts(args []string) []int32 {
 	return ports
 }
 
-// freeLoopbackPort returns a TCP port on 127.0.0.1 that the kernel reports
+// FreeLoopbackPort returns a TCP port on 127.0.0.1 that the kernel reports
 // free. Another process could take it before the caller binds it, which is
 // unlikely on a test machine.
-func freeLoopbackPort() (int, error) {
+func FreeLoopbackPort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("finding a free port: %w", err)

@@ -154,7 +154,7 @@ func (r *PodRunner) allocatePorts(declared []corev1.ContainerPort, args []string
 		hostPort, ok := r.HostPorts[port]
 		if !ok {
 			var err error
-			if hostPort, err = freeLoopbackPort(); err != nil {
+			if hostPort, err = FreeLoopbackPort(); err != nil {
 				return nil, err
 			}
 		}

@@ -208,7 +208,7 @@ func testPodRunnerLifecycle(t *testing.T, ctx context.Context, cp *ControlPlane)
 	c := cp.Client
 	key := types.NamespacedName{Namespace: "default", Name: "lifecycle"}
 
-	publicPort, err := freeLoopbackPort()
+	publicPort, err := FreeLoopbackPort()
 	g.Expect(err).NotTo(HaveOccurred())
 	runner := &PodRunner{
 		Client:       c,

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -259,10 +260,9 @@ func TestMountedReloadKeepsPendingAuthorizations(t *testing.T) {
 
 	// The issuer must match the port, which is known only once bound, so
 	// reserve one first.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := localcluster.FreeLoopbackPort()
 	g.Expect(err).NotTo(HaveOccurred())
-	listen := l.Addr().String()
-	l.Close()
+	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	issuer := "http://" + listen
 	vols.writeConfig(t, clientConfig(issuer, "first"))
 

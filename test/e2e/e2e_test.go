@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,16 +67,6 @@ func (s *stack) remember(deviceCode, userCode string) {
 	s.codes = append(s.codes, deviceCode, userCode, strings.ReplaceAll(userCode, "-", ""))
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func TestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -88,7 +77,10 @@ func TestEndToEnd(t *testing.T) {
 
 	// A port other than the samples' 8080, so that the issuer is patched
 	// to match it as make dev does when 8080 is taken.
-	port := freePort(t)
+	port, err := localcluster.FreeLoopbackPort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	running, err := devstack.Start(ctx, devstack.Options{
 		RepoRoot:   root,
 		PublicPort: port,
