@@ -18,7 +18,7 @@ const (
 	MinDigitUserCodeLength  int32 = 9
 
 	// SlowDownStepSeconds is what each slow_down adds to a device code's
-	// polling interval, as RFC 8628 section 3.5 tells clients to do.
+	// polling interval, as RFC 8628 section 3.5 requires clients to do.
 	SlowDownStepSeconds int32 = 5
 )
 

@@ -38,7 +38,7 @@ const (
 	UsersMountPath  = "/etc/deviceauth/users"
 )
 
-// ClientType is the OAuth client type as the server sees it.
+// ClientType is the OAuth client type in the server config.
 type ClientType string
 
 const (
@@ -143,7 +143,7 @@ func (c *Config) Validate() error {
 }
 
 // Snapshot is a validated config with its clients indexed by ID, replaced
-// whole on each reload so that a request sees one consistent version.
+// whole on each reload so that a request reads one consistent version.
 type Snapshot struct {
 	Config *Config
 	byID   map[string]*Client

@@ -112,7 +112,7 @@ type Stack struct {
 }
 
 // Start builds what is missing, starts the control plane, the operator and
-// the server, and returns once the server answers at Issuer. The caller
+// the server, and returns once the server responds at Issuer. The caller
 // must call Stop, also after an error.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
 	if opts.SamplesDir == "" {

@@ -1,7 +1,8 @@
-// Package filewatch reports changes to the files in a set of directories,
-// including the way kubelet updates a mounted Secret: it writes the new
-// content into a fresh timestamped directory and then atomically renames a
-// `..data` symlink to point at it, so the files' own paths never change.
+// Package filewatch reports changes to the files in a set of directories.
+// It also detects the way kubelet updates a mounted Secret. Kubelet writes the
+// new content into a fresh timestamped directory and then atomically
+// renames a `..data` symlink to point at it, so the files' own paths never
+// change.
 package filewatch
 
 import (

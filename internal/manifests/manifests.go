@@ -34,7 +34,7 @@ import (
 // would place them with the default context.
 const DefaultNamespace = "default"
 
-// Bundle is what a folder declares.
+// Bundle is the set of objects that a manifests folder declares.
 type Bundle struct {
 	Server  *v1alpha1.DeviceAuthServer
 	Clients []v1alpha1.DeviceAuthClient

@@ -75,6 +75,7 @@ func TestLoadDirAppliesSchemaDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("LoadDir: %v", err)
 	}
+
 	if b.Server.Namespace != DefaultNamespace {
 		t.Errorf("server namespace = %q, want %q", b.Server.Namespace, DefaultNamespace)
 	}
@@ -87,6 +88,7 @@ func TestLoadDirAppliesSchemaDefaults(t *testing.T) {
 	if b.Server.Spec.Tokens.AccessTokenLifetimeSeconds != 3600 {
 		t.Errorf("accessTokenLifetimeSeconds = %d, want the schema default 3600", b.Server.Spec.Tokens.AccessTokenLifetimeSeconds)
 	}
+
 	if len(b.Clients) != 1 || b.Clients[0].Spec.ClientType != v1alpha1.ClientTypePublic {
 		t.Fatalf("clients = %+v, want one Public client", b.Clients)
 	}
@@ -94,10 +96,12 @@ func TestLoadDirAppliesSchemaDefaults(t *testing.T) {
 		p.ExpiresInSeconds == nil || *p.ExpiresInSeconds != 60 {
 		t.Errorf("polling = %+v, want intervalSeconds 2 and expiresInSeconds 60", p)
 	}
+
 	users := b.Secret(DefaultNamespace, "users")
 	if users == nil || string(users.Data["htpasswd"]) != "dev:$2y$05$abc" {
 		t.Errorf("users Secret = %+v, want stringData merged into data", users)
 	}
+
 	if len(b.Ignored) != 1 || !strings.Contains(b.Ignored[0], "ConfigMap default/unrelated") {
 		t.Errorf("Ignored = %v, want the ConfigMap", b.Ignored)
 	}

@@ -202,7 +202,7 @@ func publicHandler(opts Options, st store.Store, state *atomic.Pointer[State], r
 
 // adminHandler serves liveness, readiness and metrics. Readiness fails
 // while the store is unreachable, so a Service stops routing to a pod that
-// could only answer slow_down.
+// could only return slow_down.
 func adminHandler(st store.Store, gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// State is where an authorization is in its lifecycle.
+// State is the lifecycle stage of an authorization.
 type State string
 
 const (
@@ -128,11 +128,11 @@ type Store interface {
 	// ErrExpired or ErrNotPending.
 	Deny(ctx context.Context, userCode, subject string, now time.Time) error
 
-	// Poll applies one token-endpoint poll by clientID at now, in the order
-	// of checks that RFC 8628 clients depend on: the client, expiry, the
-	// state (redeeming an approved authorization atomically: of any number
-	// of concurrent polls exactly one gets PollRedeemed), then the rate.
-	// It returns ErrNotFound for an unknown device code hash.
+	// Poll applies one token-endpoint poll by clientID at now. It checks, in
+	// this order, the client, expiry, the state and then the rate. An
+	// approved authorization is redeemed atomically, so that of any number
+	// of concurrent polls exactly one gets PollRedeemed. It returns
+	// ErrNotFound for an unknown device code hash.
 	Poll(ctx context.Context, deviceCodeHash, clientID string, now time.Time) (PollResult, error)
 
 	// Ping reports whether the store is reachable, for readiness.
